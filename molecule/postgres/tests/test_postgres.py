@@ -2,7 +2,7 @@
 
 import pytest
 
-PORT = 15432
+PORT = "15432"
 FIRST_PASSWORD = "molecule-first-password-0001"
 ROTATED_PASSWORD = "molecule-second-password-0002"
 PROJECT_DIR = "/var/tmp/soulmatting-molecule/postgres"
@@ -10,7 +10,7 @@ PROJECT_DIR = "/var/tmp/soulmatting-molecule/postgres"
 
 def psql(host, password, sql, user="postgres"):
     return host.run(
-        "PGPASSWORD=%s psql -X -tA -h 127.0.0.1 -p %d -U %s -d postgres -c %s",
+        "PGPASSWORD=%s psql -X -tA -h 127.0.0.1 -p %s -U %s -d postgres -c %s",
         password, PORT, user, sql,
     )
 
@@ -56,13 +56,13 @@ def test_supabase_objects_exist_on_a_vanilla_image(host):
 def test_every_connection_uses_scram(host):
     hba = host.file(PROJECT_DIR + "/pg_hba.conf").content_string
     rules = [line.split() for line in hba.splitlines() if line.strip() and not line.startswith("#")]
-    assert rules and all(rule[-1] == "scram-sha-256" for rule in rules)
-    assert "trust" not in hba.replace("#", "")
+    assert len(rules) == 3
+    assert all(rule[-1] == "scram-sha-256" for rule in rules)
 
 
 def test_port_published_on_loopback_only(host):
     ports = host.check_output("docker port molecule-postgres 5432/tcp")
-    assert ports.splitlines() == ["127.0.0.1:%d" % PORT]
+    assert ports.splitlines() == ["127.0.0.1:" + PORT]
 
 
 def test_secrets_file_is_root_only(host):
@@ -77,3 +77,11 @@ def test_settings_sized_from_memory_limit(host):
     assert result.stdout.strip() == "128MB|384MB|scram-sha-256"
     limit = host.check_output("docker inspect -f '{{.HostConfig.Memory}}' molecule-postgres")
     assert int(limit) == 512 * 1024 * 1024
+
+
+def test_old_major_version_left_untouched(host):
+    old = "/var/tmp/soulmatting-molecule/postgres-old"
+    assert host.run("docker inspect molecule-postgres-old").rc != 0
+    assert host.file(old + "/data").listdir() == ["PG_VERSION"]
+    assert host.file(old + "/data/PG_VERSION").content_string == "14\n"
+    assert not host.file(old + "/compose.yaml").exists
