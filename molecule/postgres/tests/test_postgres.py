@@ -73,7 +73,8 @@ def test_secrets_file_is_root_only(host):
 
 
 def test_settings_sized_from_memory_limit(host):
-    result = psql(host, ROTATED_PASSWORD, "SELECT current_setting('shared_buffers'), current_setting('effective_cache_size'), current_setting('password_encryption')")
+    settings = "current_setting('shared_buffers'), current_setting('effective_cache_size'), current_setting('password_encryption')"
+    result = psql(host, ROTATED_PASSWORD, "SELECT " + settings)
     assert result.stdout.strip() == "128MB|384MB|scram-sha-256"
     limit = host.check_output("docker inspect -f '{{.HostConfig.Memory}}' molecule-postgres")
     assert int(limit) == 512 * 1024 * 1024
