@@ -54,7 +54,7 @@ def test_supabase_objects_exist_on_a_vanilla_image(host):
 
 
 def test_every_connection_uses_scram(host):
-    hba = host.file(PROJECT_DIR + "/pg_hba.conf").content_string
+    hba = host.file(PROJECT_DIR + "/conf/pg_hba.conf").content_string
     rules = [line.split() for line in hba.splitlines() if line.strip() and not line.startswith("#")]
     assert len(rules) == 3
     assert all(rule[-1] == "scram-sha-256" for rule in rules)
@@ -86,3 +86,11 @@ def test_old_major_version_left_untouched(host):
     assert host.file(old + "/data").listdir() == ["PG_VERSION"]
     assert host.file(old + "/data/PG_VERSION").content_string == "14\n"
     assert not host.file(old + "/compose.yaml").exists
+
+
+def test_server_reads_the_rendered_access_rules(host):
+    rendered = host.file(PROJECT_DIR + "/conf/pg_hba.conf").content_string
+    assert host.check_output("docker exec molecule-postgres cat /etc/soulmatting/pg_hba.conf") == rendered.strip()
+    hba_file = host.check_output("docker exec -e PGPASSWORD=%s molecule-postgres psql -X -tA -h 127.0.0.1 -U postgres -c 'show hba_file'",
+                                 ROTATED_PASSWORD)
+    assert hba_file == "/etc/soulmatting/pg_hba.conf"
