@@ -18,7 +18,8 @@ case "$source" in
   testbed)
     # This machine cannot reach Docker Hub: build the images here, serve them from a private
     # registry, and point the roles at it, exactly as an air-gapped site would.
-    tests/testbed/setup.sh engine base
+    tests/testbed/setup.sh engine
+    tests/testbed/setup.sh base
     tests/testbed/setup.sh images postgres redis seaweedfs
     tests/testbed/setup.sh registry
     tests/testbed/setup.sh push postgres redis seaweedfs
