@@ -50,7 +50,7 @@ integration: modules molecule
 test: lint sanity unit integration
 	@echo "make test: every layer passed"
 
-# Every module and every role entry point must render in ansible-doc.
+# The built tarball installs, and every module, filter and role entry point renders in ansible-doc.
 docs: setup-test
 	scripts/check_docs.sh
 
