@@ -7,6 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 export PYTHON := $(CURDIR)/$(BIN)/python
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Molecule scenarios in the order they build on each other.
 SCENARIOS ?= docker postgres redis minio
 # Where images come from for `make deploy`: `testbed` builds them from tests/images and serves them
