@@ -23,6 +23,10 @@ case "$source" in
     tests/testbed/setup.sh images postgres redis seaweedfs
     tests/testbed/setup.sh registry
     tests/testbed/setup.sh push postgres redis seaweedfs
+    # Drop the registry-named tags pushing left behind, so the hosts really pull from the registry.
+    for name in postgres redis seaweedfs; do
+      docker image rm "127.0.0.1:5000/soulmatting-testbed/$name:latest" >/dev/null 2>&1 || true
+    done
     args+=(-e @tests/testbed/deploy-vars.yml)
     ;;
   upstream) ;;
