@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=${1:-runtime}
 venv=${VENV:-.venv}
-python=${PYTHON:-python3}
+# The interpreter the virtual environment is made from (PYTHON names the one inside it).
+python=${SETUP_PYTHON:-python3}
 
 case "$profile" in
   runtime) reqs=requirements.txt ;;
