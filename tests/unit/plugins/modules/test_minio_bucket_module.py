@@ -5,7 +5,6 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.soulmatting.selfhosted.plugins.modules import minio_bucket
 
 CONNECTION = {'endpoint_url': 'http://127.0.0.1:9000', 'access_key': 'ak', 'secret_key': 'sk-secret'}
@@ -85,22 +84,14 @@ class FakeS3(object):
         return Pager()
 
 
-def run(monkeypatch, capsys, fake, args, check=False, diff=False):
+def run(monkeypatch, run_module, fake, args, check=False, diff=False):
     monkeypatch.setattr(minio_bucket, 's3_client', lambda params: fake)
-    args = dict(CONNECTION, **args)
-    if check:
-        args['_ansible_check_mode'] = True
-    if diff:
-        args['_ansible_diff'] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            minio_bucket.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module(minio_bucket.main, dict(CONNECTION, **args), check_mode=check, diff=diff)
 
 
-def test_check_mode_reports_and_writes_nothing(monkeypatch, capsys):
+def test_check_mode_reports_and_writes_nothing(monkeypatch, run_module):
     fake = FakeS3(exists=False)
-    result = run(monkeypatch, capsys, fake, {'name': 'media', 'policy': 'download', 'versioning': 'enabled'}, check=True, diff=True)
+    result = run(monkeypatch, run_module, fake, {'name': 'media', 'policy': 'download', 'versioning': 'enabled'}, check=True, diff=True)
     assert result['changed'] is True
     assert result['actions'] == ['create', 'versioning', 'put_policy']
     assert result['bucket']['access'] == 'download' and result['bucket']['versioning'] == 'enabled'
@@ -109,47 +100,47 @@ def test_check_mode_reports_and_writes_nothing(monkeypatch, capsys):
     assert not [call for call in fake.calls if call in WRITES]
 
 
-def test_apply_then_idempotent(monkeypatch, capsys):
+def test_apply_then_idempotent(monkeypatch, run_module):
     fake = FakeS3(exists=True)
-    result = run(monkeypatch, capsys, fake, {'name': 'media', 'policy': 'upload'})
+    result = run(monkeypatch, run_module, fake, {'name': 'media', 'policy': 'upload'})
     assert result['changed'] is True and result['actions'] == ['put_policy']
     assert result['bucket']['access'] == 'upload'
     assert 'sk-secret' not in json.dumps(result)
     fake.calls = []
-    result = run(monkeypatch, capsys, fake, {'name': 'media', 'policy': 'upload'})
+    result = run(monkeypatch, run_module, fake, {'name': 'media', 'policy': 'upload'})
     assert result['changed'] is False and result['actions'] == []
     assert not [call for call in fake.calls if call in WRITES]
 
 
-def test_unsupported_feature_is_a_clear_error_only_when_managed(monkeypatch, capsys):
+def test_unsupported_feature_is_a_clear_error_only_when_managed(monkeypatch, run_module):
     fake = FakeS3(exists=True)
-    result = run(monkeypatch, capsys, fake, {'name': 'media', 'tags': {'a': 'b'}})
+    result = run(monkeypatch, run_module, fake, {'name': 'media', 'tags': {'a': 'b'}})
     assert result['changed'] is True and result['bucket']['lifecycle'] is None
-    result = run(monkeypatch, capsys, FakeS3(exists=True), {'name': 'media', 'lifecycle': [{'id': 'r', 'expire_days': 1}]})
+    result = run(monkeypatch, run_module, FakeS3(exists=True), {'name': 'media', 'lifecycle': [{'id': 'r', 'expire_days': 1}]})
     assert result['failed'] is True
     assert 'does not support lifecycle rules: it answered NotImplemented' in result['msg']
 
 
-def test_non_empty_without_force_fails_before_any_write(monkeypatch, capsys):
+def test_non_empty_without_force_fails_before_any_write(monkeypatch, run_module):
     fake = FakeS3(exists=True, versions=3)
-    result = run(monkeypatch, capsys, fake, {'name': 'media', 'state': 'absent'})
+    result = run(monkeypatch, run_module, fake, {'name': 'media', 'state': 'absent'})
     assert result['failed'] is True and 'is not empty' in result['msg'] and 'force=true' in result['msg']
     assert not [call for call in fake.calls if call in WRITES]
 
 
-def test_absent_force_empties_then_deletes(monkeypatch, capsys):
+def test_absent_force_empties_then_deletes(monkeypatch, run_module):
     fake = FakeS3(exists=True, versions=3)
-    result = run(monkeypatch, capsys, fake, {'name': 'media', 'state': 'absent', 'force': True}, check=True)
+    result = run(monkeypatch, run_module, fake, {'name': 'media', 'state': 'absent', 'force': True}, check=True)
     assert result['changed'] is True and result['actions'] == ['empty', 'delete']
     assert 'delete_bucket' not in fake.calls and 'delete_objects' not in fake.calls
-    result = run(monkeypatch, capsys, fake, {'name': 'media', 'state': 'absent', 'force': True})
+    result = run(monkeypatch, run_module, fake, {'name': 'media', 'state': 'absent', 'force': True})
     assert result['changed'] is True and result['bucket'] == {'name': 'media', 'exists': False}
     assert fake.calls.index('delete_objects') < fake.calls.index('delete_bucket')
 
 
-def test_quota_on_non_minio_fails_before_any_write(monkeypatch, capsys):
+def test_quota_on_non_minio_fails_before_any_write(monkeypatch, run_module):
     fake = FakeS3(exists=False, server='SeaweedFS 8000GB 4.48')
-    result = run(monkeypatch, capsys, fake, {'name': 'media', 'quota': '1GiB', 'versioning': 'enabled'})
+    result = run(monkeypatch, run_module, fake, {'name': 'media', 'quota': '1GiB', 'versioning': 'enabled'})
     assert result['failed'] is True
     assert "quota is a MinIO feature and the server at http://127.0.0.1:9000 is not MinIO (its Server header is 'SeaweedFS 8000GB 4.48')" in result['msg']
     assert not [call for call in fake.calls if call in WRITES]
@@ -163,8 +154,8 @@ def test_quota_on_non_minio_fails_before_any_write(monkeypatch, capsys):
     ({'name': 'media', 'quota': 'lots'}, 'is not a size'),
     ({'name': 'media', 'endpoint_url': 'ftp://x'}, 'http:// or https://'),
 ])
-def test_bad_input_fails_without_contacting_the_server(monkeypatch, capsys, args, words):
+def test_bad_input_fails_without_contacting_the_server(monkeypatch, run_module, args, words):
     fake = FakeS3()
-    result = run(monkeypatch, capsys, fake, args)
+    result = run(monkeypatch, run_module, fake, args)
     assert result['failed'] is True and words in result['msg']
     assert fake.calls == []

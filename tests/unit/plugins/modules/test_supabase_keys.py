@@ -7,7 +7,6 @@ import stat
 import jwt
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.soulmatting.selfhosted.plugins.modules import supabase_keys
 
@@ -15,26 +14,18 @@ SECRET = 'a-test-secret-that-is-long-enough-0123456789'
 OTHER_SECRET = 'another-secret-of-at-least-thirty-two-chars!!'
 
 
-def run(capsys, args, check_mode=False, diff=False):
+def run(run_module, args, check_mode=False, diff=False):
     """Run the module in-process and return its JSON result."""
-    args = dict(args)
-    if check_mode:
-        args['_ansible_check_mode'] = True
-    if diff:
-        args['_ansible_diff'] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            supabase_keys.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module(supabase_keys.main, args, check_mode=check_mode, diff=diff)
 
 
 def file_mode(path):
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def test_creates_file_0600_and_returns_matching_keys(tmp_path, capsys):
+def test_creates_file_0600_and_returns_matching_keys(tmp_path, run_module):
     path = tmp_path / 'keys.json'
-    result = run(capsys, {'path': str(path)})
+    result = run(run_module, {'path': str(path)})
     assert result['changed'] is True
     assert file_mode(path) == 0o600
     if os.geteuid() == 0:
@@ -49,37 +40,37 @@ def test_creates_file_0600_and_returns_matching_keys(tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ['keys.json']
 
 
-def test_second_run_is_unchanged_and_leaves_file_alone(tmp_path, capsys):
+def test_second_run_is_unchanged_and_leaves_file_alone(tmp_path, run_module):
     path = tmp_path / 'keys.json'
-    first = run(capsys, {'path': str(path)})
+    first = run(run_module, {'path': str(path)})
     content = path.read_bytes()
-    second = run(capsys, {'path': str(path)})
+    second = run(run_module, {'path': str(path)})
     assert second['changed'] is False
     assert second['minted'] == []
     assert path.read_bytes() == content
     assert second['anon_key'] == first['anon_key']
 
 
-def test_check_mode_writes_nothing(tmp_path, capsys):
+def test_check_mode_writes_nothing(tmp_path, run_module):
     path = tmp_path / 'keys.json'
-    result = run(capsys, {'path': str(path)}, check_mode=True)
+    result = run(run_module, {'path': str(path)}, check_mode=True)
     assert result['changed'] is True
     assert not path.exists()
     assert list(tmp_path.iterdir()) == []
 
-    run(capsys, {'path': str(path), 'jwt_secret': SECRET})
+    run(run_module, {'path': str(path), 'jwt_secret': SECRET})
     content = path.read_bytes()
-    result = run(capsys, {'path': str(path), 'jwt_secret': OTHER_SECRET}, check_mode=True)
+    result = run(run_module, {'path': str(path), 'jwt_secret': OTHER_SECRET}, check_mode=True)
     assert result['changed'] is True
     assert result['minted'] == ['anon_key', 'service_role_key']
     assert path.read_bytes() == content
 
 
-def test_diff_names_changes_without_secrets(tmp_path, capsys):
+def test_diff_names_changes_without_secrets(tmp_path, run_module):
     path = tmp_path / 'keys.json'
-    run(capsys, {'path': str(path), 'jwt_secret': SECRET, 'asymmetric': True})
+    run(run_module, {'path': str(path), 'jwt_secret': SECRET, 'asymmetric': True})
     stored = json.loads(path.read_text())
-    result = run(capsys, {'path': str(path), 'jwt_secret': OTHER_SECRET, 'asymmetric': True}, diff=True)
+    result = run(run_module, {'path': str(path), 'jwt_secret': OTHER_SECRET, 'asymmetric': True}, diff=True)
     diff = result['diff']
     assert diff['before']['anon_key'] == 'stored key is signed with another secret'
     assert diff['after']['anon_key'].startswith('minted, valid until ')
@@ -91,21 +82,21 @@ def test_diff_names_changes_without_secrets(tmp_path, capsys):
         assert value not in text
 
 
-def test_given_secret_is_returned_unmasked_but_invocation_is_masked(tmp_path, capsys):
+def test_given_secret_is_returned_unmasked_but_invocation_is_masked(tmp_path, run_module):
     path = tmp_path / 'keys.json'
-    result = run(capsys, {'path': str(path), 'jwt_secret': SECRET})
+    result = run(run_module, {'path': str(path), 'jwt_secret': SECRET})
     assert result['jwt_secret'] == SECRET
     assert result['invocation']['module_args']['jwt_secret'] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'
     anon = result['anon_key']
-    result = run(capsys, {'path': str(path), 'jwt_secret': SECRET, 'anon_key': anon})
+    result = run(run_module, {'path': str(path), 'jwt_secret': SECRET, 'anon_key': anon})
     assert result['changed'] is False
     assert result['anon_key'] == anon
     assert result['invocation']['module_args']['anon_key'] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'
 
 
-def test_return_secrets_false_returns_only_facts(tmp_path, capsys):
+def test_return_secrets_false_returns_only_facts(tmp_path, run_module):
     path = tmp_path / 'keys.json'
-    result = run(capsys, {'path': str(path), 'asymmetric': True, 'return_secrets': False})
+    result = run(run_module, {'path': str(path), 'asymmetric': True, 'return_secrets': False})
     stored = json.loads(path.read_text())
     text = json.dumps(result)
     for name, value in stored.items():
@@ -115,93 +106,93 @@ def test_return_secrets_false_returns_only_facts(tmp_path, capsys):
     assert result['kid'] == stored['jwt_keys'][0]['kid']
 
 
-def test_short_secret_fails_and_writes_nothing(tmp_path, capsys):
+def test_short_secret_fails_and_writes_nothing(tmp_path, run_module):
     path = tmp_path / 'keys.json'
-    result = run(capsys, {'path': str(path), 'jwt_secret': 'too-short'})
+    result = run(run_module, {'path': str(path), 'jwt_secret': 'too-short'})
     assert result['failed'] is True
     assert 'at least 32' in result['msg']
     assert 'too-short' not in json.dumps(result)
     assert not path.exists()
 
 
-def test_given_key_of_another_secret_fails(tmp_path, capsys):
+def test_given_key_of_another_secret_fails(tmp_path, run_module):
     path = tmp_path / 'keys.json'
-    other = run(capsys, {'path': str(tmp_path / 'other.json'), 'jwt_secret': OTHER_SECRET})
-    result = run(capsys, {'path': str(path), 'jwt_secret': SECRET, 'service_role_key': other['service_role_key']})
+    other = run(run_module, {'path': str(tmp_path / 'other.json'), 'jwt_secret': OTHER_SECRET})
+    result = run(run_module, {'path': str(path), 'jwt_secret': SECRET, 'service_role_key': other['service_role_key']})
     assert result['failed'] is True
     assert result['msg'].startswith('The service_role_key given is signed with another secret')
     assert not path.exists()
 
 
-def test_loose_permissions_are_fixed(tmp_path, capsys):
+def test_loose_permissions_are_fixed(tmp_path, run_module):
     path = tmp_path / 'keys.json'
-    run(capsys, {'path': str(path)})
+    run(run_module, {'path': str(path)})
     content = path.read_bytes()
     os.chmod(path, 0o644)
-    result = run(capsys, {'path': str(path)}, check_mode=True, diff=True)
+    result = run(run_module, {'path': str(path)}, check_mode=True, diff=True)
     assert result['changed'] is True
     assert result['diff']['before']['file'].startswith('mode 0644')
     assert file_mode(path) == 0o644
-    result = run(capsys, {'path': str(path)})
+    result = run(run_module, {'path': str(path)})
     assert result['changed'] is True and result['minted'] == []
     assert file_mode(path) == 0o600
     assert path.read_bytes() == content
 
 
-def test_rewrite_never_widens_mode(tmp_path, capsys):
+def test_rewrite_never_widens_mode(tmp_path, run_module):
     path = tmp_path / 'keys.json'
     old_umask = os.umask(0)
     try:
-        run(capsys, {'path': str(path), 'jwt_secret': SECRET})
+        run(run_module, {'path': str(path), 'jwt_secret': SECRET})
         assert file_mode(path) == 0o600
-        run(capsys, {'path': str(path), 'jwt_secret': OTHER_SECRET})
+        run(run_module, {'path': str(path), 'jwt_secret': OTHER_SECRET})
         assert file_mode(path) == 0o600
     finally:
         os.umask(old_umask)
 
 
-def test_unparseable_file_fails_unless_forced(tmp_path, capsys):
+def test_unparseable_file_fails_unless_forced(tmp_path, run_module):
     path = tmp_path / 'keys.json'
     path.write_text('JWT_SECRET=abc\n')
-    result = run(capsys, {'path': str(path)})
+    result = run(run_module, {'path': str(path)})
     assert result['failed'] is True
     assert 'not a JSON object' in result['msg']
     assert path.read_text() == 'JWT_SECRET=abc\n'
-    result = run(capsys, {'path': str(path), 'force': True})
+    result = run(run_module, {'path': str(path), 'force': True})
     assert result['changed'] is True
     assert json.loads(path.read_text())['jwt_secret'] == result['jwt_secret']
 
 
-def test_missing_directory_fails_cleanly(tmp_path, capsys):
-    result = run(capsys, {'path': str(tmp_path / 'missing' / 'keys.json')})
+def test_missing_directory_fails_cleanly(tmp_path, run_module):
+    result = run(run_module, {'path': str(tmp_path / 'missing' / 'keys.json')})
     assert result['failed'] is True
     assert result['msg'] == 'The directory %s of path does not exist.' % (tmp_path / 'missing')
 
 
-def test_missing_pyjwt_is_reported(tmp_path, capsys, monkeypatch):
+def test_missing_pyjwt_is_reported(tmp_path, run_module, monkeypatch):
     monkeypatch.setattr(supabase_keys, 'HAS_JWT', False)
     monkeypatch.setattr(supabase_keys, 'JWT_IMPORT_ERROR', 'ImportError: No module named jwt')
-    result = run(capsys, {'path': str(tmp_path / 'keys.json')})
+    result = run(run_module, {'path': str(tmp_path / 'keys.json')})
     assert result['failed'] is True
     assert 'PyJWT' in result['msg']
     assert not (tmp_path / 'keys.json').exists()
 
 
-def test_missing_cryptography_only_matters_for_asymmetric(tmp_path, capsys, monkeypatch):
+def test_missing_cryptography_only_matters_for_asymmetric(tmp_path, run_module, monkeypatch):
     monkeypatch.setattr(supabase_keys, 'HAS_CRYPTOGRAPHY', False)
     monkeypatch.setattr(supabase_keys, 'CRYPTOGRAPHY_IMPORT_ERROR', 'ImportError: No module named cryptography')
-    result = run(capsys, {'path': str(tmp_path / 'keys.json'), 'asymmetric': True})
+    result = run(run_module, {'path': str(tmp_path / 'keys.json'), 'asymmetric': True})
     assert result['failed'] is True
     assert 'cryptography' in result['msg']
-    result = run(capsys, {'path': str(tmp_path / 'keys.json')})
+    result = run(run_module, {'path': str(tmp_path / 'keys.json')})
     assert result['changed'] is True
 
 
-def test_asymmetric_material_kept_but_not_returned_when_off(tmp_path, capsys):
+def test_asymmetric_material_kept_but_not_returned_when_off(tmp_path, run_module):
     path = tmp_path / 'keys.json'
-    run(capsys, {'path': str(path), 'asymmetric': True})
+    run(run_module, {'path': str(path), 'asymmetric': True})
     stored = json.loads(path.read_text())
-    result = run(capsys, {'path': str(path)})
+    result = run(run_module, {'path': str(path)})
     assert result['changed'] is False
     assert 'jwks' not in result and 'publishable_key' not in result
     assert json.loads(path.read_text()) == stored
