@@ -5,8 +5,6 @@ import os
 import stat
 
 import jwt
-import pytest
-
 
 from ansible_collections.soulmatting.selfhosted.plugins.modules import supabase_keys
 
