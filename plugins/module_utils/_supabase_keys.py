@@ -128,44 +128,35 @@ def _check_claims(claims, role, issuer):
     return None, exp
 
 
-def inspect_hs256(token, secret, role, issuer):
-    """Check a legacy key against the secret: (problem, exp); problem is None when it verifies with the expected role and issuer."""
+def _inspect_jwt(token, alg, key, wrong_key_problem, role, issuer, kid=None):
+    """Verify TOKEN as an ALG token under KEY (and KID when given): (problem, exp)."""
     if not isinstance(token, str) or token.count('.') != 2:
         return 'is not a JWT', None
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
         return 'is not a JWT', None
-    if header.get('alg') != 'HS256':
-        return 'is signed with %r, not HS256' % header.get('alg'), None
+    if header.get('alg') != alg:
+        return 'is signed with %r, not %s' % (header.get('alg'), alg), None
+    if kid is not None and header.get('kid') != kid:
+        return 'names another signing key', None
     try:
-        claims = jwt.decode(token, secret.encode('utf-8'), algorithms=['HS256'], options=_DECODE_OPTIONS)
+        claims = jwt.decode(token, key, algorithms=[alg], options=_DECODE_OPTIONS)
     except jwt.InvalidSignatureError:
-        return 'is signed with another secret', None
+        return wrong_key_problem, None
     except (jwt.PyJWTError, ValueError):
         return 'is not a valid JWT', None
     return _check_claims(claims, role, issuer)
+
+
+def inspect_hs256(token, secret, role, issuer):
+    """Check a legacy key against the secret: (problem, exp); problem is None when it verifies with the expected role and issuer."""
+    return _inspect_jwt(token, 'HS256', secret.encode('utf-8'), 'is signed with another secret', role, issuer)
 
 
 def inspect_es256(token, public_key, kid, role, issuer):
     """Check a new-style key against the EC public key and kid: (problem, exp)."""
-    if not isinstance(token, str) or token.count('.') != 2:
-        return 'is not a JWT', None
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
-        return 'is not a JWT', None
-    if header.get('alg') != 'ES256':
-        return 'is signed with %r, not ES256' % header.get('alg'), None
-    if header.get('kid') != kid:
-        return 'names another signing key', None
-    try:
-        claims = jwt.decode(token, public_key, algorithms=['ES256'], options=_DECODE_OPTIONS)
-    except jwt.InvalidSignatureError:
-        return 'is signed with another key', None
-    except (jwt.PyJWTError, ValueError):
-        return 'is not a valid JWT', None
-    return _check_claims(claims, role, issuer)
+    return _inspect_jwt(token, 'ES256', public_key, 'is signed with another key', role, issuer, kid=kid)
 
 
 def judge_expiry(exp, now, renew_days):
