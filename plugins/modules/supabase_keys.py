@@ -94,19 +94,22 @@ options:
     type: str
   return_secrets:
     description:
-      - Return the secret and the keys. Roles that template them into configuration need them.
+      - Return the secret and the keys, for roles that template them into configuration. Off by default, as
+        community.crypto's C(return_content) is, so that a task without C(no_log) shows no secret.
+      - A value given in O(jwt_secret), O(anon_key) or O(service_role_key) is never returned (the caller has it), so
+        nothing passed in a C(no_log) option appears in any output.
       - Register the result only in tasks with C(no_log=true) and use it only in tasks with C(no_log=true) (see the
         examples); Ansible shows a task's whole result at C(-v) and more otherwise.
       - With V(false) only non-secret facts are returned (RV(expires), RV(minted), RV(kid)).
     type: bool
-    default: true
+    default: false
 requirements:
   - PyJWT (Debian package C(python3-jwt))
   - cryptography, with O(asymmetric=true) (Debian package C(python3-cryptography))
 notes:
   - Ansible cannot mark single return values as secret; a module only hides the values of its own C(no_log) options.
-    Always set C(no_log=true) on the task that registers this module's result. The invocation arguments in the result
-    are masked regardless.
+    With O(return_secrets=true), always set C(no_log=true) on the task that registers this module's result. The
+    invocation arguments in the result are masked regardless.
   - In check mode, newly minted values are returned but not stored, so a later real run mints different ones.
   - The JWKS contains the symmetric secret as an C(oct) key, as upstream's does (PostgREST verifies HS256 and ES256 keys
     from one key set), so it is as secret as the JWT secret.
@@ -126,6 +129,7 @@ EXAMPLES = r'''
 - name: Ensure the JWT secret and the API keys (generated on the first run, kept afterwards)
   soulmatting.selfhosted.supabase_keys:
     path: /etc/supabase/keys.json
+    return_secrets: true
   register: supabase_keys
   no_log: true  # the result holds the secret and the keys
 
@@ -143,12 +147,18 @@ EXAMPLES = r'''
   ansible.builtin.debug:
     var: supabase_keys.expires
 
-- name: Use the secret and keys kept in Ansible Vault, failing if the keys do not match the secret
+- name: Check that the keys kept in Ansible Vault match the secret kept there (nothing secret is returned)
   soulmatting.selfhosted.supabase_keys:
     path: /etc/supabase/keys.json
     jwt_secret: "{{ vault_supabase_jwt_secret }}"
     anon_key: "{{ vault_supabase_anon_key }}"
     service_role_key: "{{ vault_supabase_service_role_key }}"
+
+- name: With a secret from Ansible Vault, mint the keys and return them (the secret itself is not returned)
+  soulmatting.selfhosted.supabase_keys:
+    path: /etc/supabase/keys.json
+    jwt_secret: "{{ vault_supabase_jwt_secret }}"
+    return_secrets: true
   register: supabase_keys
   no_log: true
 
@@ -156,6 +166,7 @@ EXAMPLES = r'''
   soulmatting.selfhosted.supabase_keys:
     path: /etc/supabase/keys.json
     asymmetric: true
+    return_secrets: true
   register: supabase_keys
   no_log: true
 
@@ -163,13 +174,13 @@ EXAMPLES = r'''
   soulmatting.selfhosted.supabase_keys:
     path: /etc/supabase/keys.json
     force: true
+    return_secrets: true
   register: supabase_keys
   no_log: true
 
 - name: Only check expiry, without secrets in the result
   soulmatting.selfhosted.supabase_keys:
     path: /etc/supabase/keys.json
-    return_secrets: false
   check_mode: true
   register: supabase_keys_state
 '''
@@ -198,15 +209,15 @@ kid:
   sample: 3f0c2a8e-6a0b-4f57-9d8c-2b1f0e6f7a11
 jwt_secret:
   description: The JWT secret (C(JWT_SECRET)).
-  returned: when O(return_secrets=true)
+  returned: when O(return_secrets=true) and O(jwt_secret) was not given
   type: str
 anon_key:
   description: The legacy HS256 V(anon) key (C(ANON_KEY)).
-  returned: when O(return_secrets=true)
+  returned: when O(return_secrets=true) and O(anon_key) was not given
   type: str
 service_role_key:
   description: The legacy HS256 V(service_role) key (C(SERVICE_ROLE_KEY)).
-  returned: when O(return_secrets=true)
+  returned: when O(return_secrets=true) and O(service_role_key) was not given
   type: str
 jwt_keys:
   description:
@@ -358,7 +369,7 @@ def main():
             force=dict(type='bool', default=False),
             anon_key=dict(type='str', no_log=True),
             service_role_key=dict(type='str', no_log=True),
-            return_secrets=dict(type='bool', default=True, no_log=False),
+            return_secrets=dict(type='bool', default=False, no_log=False),
         ),
         supports_check_mode=True,
     )
@@ -406,11 +417,11 @@ def main():
         after = dict(plan.after, file=describe_file(dict(mode=FILE_MODE, uid=owner[0], gid=owner[1])))
         result['diff'] = dict(before=before, after=after, before_header=path, after_header=path)
     if params['return_secrets']:
-        names = [name for name in SECRET_FIELDS if name in plan.state and (params['asymmetric'] or name not in ASYMMETRIC_FIELDS)]
-        for name in names:
-            result[name] = plan.state[name]
-        # Values of no_log options are masked in everything a module returns; the caller asked for these back.
-        module.no_log_values.difference_update(plan.state[name] for name in names if isinstance(plan.state[name], str))
+        # What the caller gave stays with the caller: it is never returned, so it cannot be printed.
+        given = set(name for name in NO_LOG_OPTIONS if params[name] is not None)
+        for name in SECRET_FIELDS:
+            if name in plan.state and name not in given and (params['asymmetric'] or name not in ASYMMETRIC_FIELDS):
+                result[name] = plan.state[name]
     module.exit_json(**result)
 
 

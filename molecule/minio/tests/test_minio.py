@@ -116,7 +116,7 @@ def test_credentials_only_in_the_identities_file(host):
 def http_code_from_the_data_network(host, port):
     """HTTP status of the container's port as another service on the stack's network sees it ("000": no connection)."""
     result = host.run(
-        "docker run --rm --network soulmatting_data --entrypoint curl soulmatting-testbed/seaweedfs:latest"
+        "docker run --rm --network molecule_data --entrypoint curl soulmatting-testbed/seaweedfs:latest"
         " -s -o /dev/null -m 5 -w '%%{http_code}' %s", "http://%s:%d/" % (CONTAINER, port))
     return result.stdout.strip()
 

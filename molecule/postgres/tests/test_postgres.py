@@ -54,10 +54,25 @@ def test_supabase_objects_exist_on_a_vanilla_image(host):
 
 
 def test_every_connection_uses_scram(host):
+    # Over the network: SCRAM for everyone. Over the container's own Unix socket: the admin through
+    # peer authentication mapped from the server's system user only, everyone else SCRAM. No trust.
     hba = host.file(PROJECT_DIR + "/conf/pg_hba.conf").content_string
     rules = [line.split() for line in hba.splitlines() if line.strip() and not line.startswith("#")]
-    assert len(rules) == 3
-    assert all(rule[-1] == "scram-sha-256" for rule in rules)
+    assert [rule for rule in rules if rule[0] == "host"] == [
+        ["host", "all", "all", "0.0.0.0/0", "scram-sha-256"], ["host", "all", "all", "::/0", "scram-sha-256"]]
+    assert [rule for rule in rules if rule[0] == "local"] == [
+        ["local", "all", "postgres", "peer", "map=soulmatting"], ["local", "all", "all", "scram-sha-256"]]
+    assert not [rule for rule in rules if "trust" in rule]
+    ident = host.file(PROJECT_DIR + "/conf/pg_ident.conf").content_string
+    assert [line.split() for line in ident.splitlines() if line.strip() and not line.startswith("#")] == [
+        ["soulmatting", "postgres", "postgres"]]
+
+
+def test_the_socket_does_not_let_other_system_users_in(host):
+    # Peer authentication is for the server's own system user: root in the container is refused.
+    result = host.run("docker exec -u root molecule-postgres psql -X -tA -h /var/run/postgresql -U postgres -c 'select 1'")
+    assert result.rc != 0
+    assert "authentication failed" in result.stderr
 
 
 def test_port_published_on_loopback_only(host):

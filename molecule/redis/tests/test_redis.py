@@ -13,7 +13,7 @@ STATE_FILE = "/var/tmp/soulmatting-molecule/redis-before-recreate.id"
 def redis_cli(host, *args, password=None):
     """Run redis-cli in a throwaway container on the stack's network, as a service of the stack would connect."""
     auth = ["-e", "REDISCLI_AUTH=" + password] if password is not None else []
-    command = ["docker", "run", "--rm", "--network", "soulmatting_data", "--entrypoint", "redis-cli"] + auth
+    command = ["docker", "run", "--rm", "--network", "molecule_data", "--entrypoint", "redis-cli"] + auth
     command += [IMAGE, "-h", CONTAINER] + list(args)
     return host.run(" ".join(["%s"] * len(command)), *command)
 

@@ -1,7 +1,8 @@
 """The minio role's Compose project for the MinIO engine is valid Compose.
 
-MinIO itself cannot run here (no MinIO image can be pulled), so this renders the project with the
-role's own preflight and configure phases into a scratch directory and has Compose v2 validate it
+MinIO itself cannot run here (no MinIO image can be pulled), so this applies the role with
+selfhosted_start=false, which renders the project into a scratch directory without starting it, and
+has Compose v2 validate it
 (`docker compose config --quiet` needs no engine). The SeaweedFS engine runs for real in the
 molecule/minio scenario.
 """
@@ -44,7 +45,9 @@ def render(tmp_path, engine, **extra):
         "minio_buckets": [{"name": "storage", "policy": "private", "versioning": "enabled"}],
     }
     extra_vars.update(extra)
-    result = run_playbook(PLAYBOOK, extra_vars=extra_vars, env={"ANSIBLE_RUN_TAGS": "preflight,configure"})
+    # Rendered on the host, not started: MinIO cannot run here.
+    extra_vars["selfhosted_start"] = False
+    result = run_playbook(PLAYBOOK, extra_vars=extra_vars)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     return project_dir
 

@@ -13,8 +13,8 @@ OTHER_SECRET = 'another-secret-of-at-least-thirty-two-chars!!'
 
 
 def run(run_module, args, check_mode=False, diff=False):
-    """Run the module in-process and return its JSON result."""
-    return run_module(supabase_keys.main, args, check_mode=check_mode, diff=diff)
+    """Run the module in-process and return its JSON result (asking for the secrets unless told otherwise)."""
+    return run_module(supabase_keys.main, dict({'return_secrets': True}, **args), check_mode=check_mode, diff=diff)
 
 
 def file_mode(path):
@@ -80,16 +80,30 @@ def test_diff_names_changes_without_secrets(tmp_path, run_module):
         assert value not in text
 
 
-def test_given_secret_is_returned_unmasked_but_invocation_is_masked(tmp_path, run_module):
+def test_given_values_are_never_returned_and_invocation_is_masked(tmp_path, run_module):
     path = tmp_path / 'keys.json'
     result = run(run_module, {'path': str(path), 'jwt_secret': SECRET})
-    assert result['jwt_secret'] == SECRET
+    assert 'jwt_secret' not in result
+    assert SECRET not in json.dumps(result)
     assert result['invocation']['module_args']['jwt_secret'] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'
-    anon = result['anon_key']
+    anon = result['anon_key']  # minted by the module, so returned when asked
     result = run(run_module, {'path': str(path), 'jwt_secret': SECRET, 'anon_key': anon})
     assert result['changed'] is False
-    assert result['anon_key'] == anon
+    assert 'anon_key' not in result and 'service_role_key' in result
+    assert anon not in json.dumps(result)
     assert result['invocation']['module_args']['anon_key'] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'
+
+
+def test_secrets_are_returned_only_when_asked(tmp_path, run_module):
+    # A task that forgets no_log shows no secret: by default the result holds only facts.
+    path = tmp_path / 'keys.json'
+    result = run_module(supabase_keys.main, {'path': str(path), 'asymmetric': True})
+    stored = json.loads(path.read_text())
+    text = json.dumps(result)
+    assert not set(stored) & set(result)
+    for value in (stored['jwt_secret'], stored['anon_key'], stored['secret_key'], stored['jwt_keys'][0]['d']):
+        assert value not in text
+    assert result['minted'] and set(result['expires']) >= {'anon_key', 'service_role_key'}
 
 
 def test_return_secrets_false_returns_only_facts(tmp_path, run_module):
