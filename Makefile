@@ -9,7 +9,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.cache/collections
 export PYTHON := $(CURDIR)/$(BIN)/python
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Molecule scenarios in the order they build on each other.
-SCENARIOS ?= docker postgres redis minio
+SCENARIOS ?= docker postgres redis minio default contract
 # Where images come from for `make deploy`: `testbed` builds them from tests/images and serves them
 # from a local registry (the air-gapped route); `upstream` pulls the pinned upstream images.
 IMAGES ?= testbed
@@ -51,9 +51,11 @@ integration: modules molecule
 test: lint sanity unit integration
 	@echo "make test: every layer passed"
 
-# The built tarball installs, and every module, filter and role entry point renders in ansible-doc.
+# The built tarball installs, every module, plugin and role entry point renders in ansible-doc, and
+# no build carries a secret, local state or a cache, whatever ran in the checkout before.
 docs: setup-test
 	scripts/check_docs.sh
+	$(BIN)/python scripts/check_build.py
 
 build: setup
 	$(BIN)/ansible-galaxy collection build --force --output-path build/

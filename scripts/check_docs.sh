@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the collection, installs the tarball into a scratch path the way a user would, and checks
-# that every module, filter and role entry point of the installed copy renders in ansible-doc.
+# that every module, filter, lookup and role entry point of the installed copy renders in ansible-doc.
 set -euo pipefail
 shopt -s nullglob
 
@@ -26,8 +26,10 @@ check() {
 for f in "$installed"/plugins/modules/*.py; do
   check -t module "soulmatting.selfhosted.$(basename "$f" .py)"
 done
-for f in "$installed"/plugins/filter/*.py; do
-  check -t filter "soulmatting.selfhosted.$(basename "$f" .py)"
+for kind in filter lookup; do
+  for f in "$installed"/plugins/"$kind"/*.py; do
+    check -t "$kind" "soulmatting.selfhosted.$(basename "$f" .py)"
+  done
 done
 for spec in "$installed"/roles/*/meta/argument_specs.yml; do
   role=$(basename "$(dirname "$(dirname "$spec")")")
@@ -42,5 +44,5 @@ for excluded in tests molecule scripts Makefile .ci; do
     failed=1
   fi
 done
-[ "$failed" = 0 ] && echo "ansible-doc: $(basename "$tarball") installs; every module, filter and role entry point renders"
+[ "$failed" = 0 ] && echo "ansible-doc: $(basename "$tarball") installs; every module, filter, lookup and role entry point renders"
 exit "$failed"

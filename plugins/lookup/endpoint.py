@@ -60,6 +60,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 from ansible.template import Templar
 
+from ansible_collections.soulmatting.selfhosted.plugins.plugin_utils._lookup import flat_terms
 from ansible_collections.soulmatting.selfhosted.plugins.plugin_utils._contract import (
     ContractError,
     provider_files,
@@ -95,11 +96,11 @@ class LookupModule(LookupBase):
         templar = self._templar
         groups = variables.get('groups') or {}
         group_names = templar.template(variables.get('selfhosted_groups')) or {}
+        files = provider_files(part)
         provider = provider_host(part, groups, group_names)
         consumer = variables.get('inventory_hostname')
         hostvars = variables['hostvars']
         provider_raw = dict(hostvars.raw_get(provider))
-        files = provider_files(part)
         context = {}
         for path in files['defaults']:
             context.update(self._load(path))
@@ -123,7 +124,7 @@ class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         answers = []
-        for part in terms:
+        for part in flat_terms(terms):
             try:
                 answers.append(self._endpoint(part, variables or {}))
             except ContractError as exc:

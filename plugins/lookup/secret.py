@@ -73,6 +73,7 @@ from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 
+from ansible_collections.soulmatting.selfhosted.plugins.plugin_utils._lookup import flat_terms
 from ansible_collections.soulmatting.selfhosted.plugins.plugin_utils._secret_store import SecretStoreError, describe, get
 
 
@@ -92,7 +93,7 @@ class LookupModule(LookupBase):
             except KeyError:
                 raise AnsibleLookupError('secret: host %r is not in the inventory.' % host)
         values = []
-        for name in terms:
+        for name in flat_terms(terms):
             try:
                 describe(name)
                 if owner_vars is not None and name in owner_vars:

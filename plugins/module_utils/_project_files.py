@@ -289,21 +289,30 @@ def digest(content):
 
 
 def read_state(project_dir):
+    """What the project last ran with: {'files': {path: sha256}, 'project': name, 'services': {service: image}}."""
     data = _read_bytes(os.path.join(project_dir, STATE_FILE))
     try:
         state = json.loads(data.decode('utf-8')) if data else {}
     except ValueError:
         state = {}
-    return state if isinstance(state, dict) else {}
+    return state if isinstance(state, dict) and isinstance(state.get('files'), dict) else {}
 
 
-def write_state(project_dir, state):
+def record_state(run_command, project_dir, digests):
+    """Remembers the files, and the project and images Compose resolved from them, after a successful up."""
+    rc, out, err = run_command(['docker', 'compose', '--project-directory', project_dir, 'config', '--format', 'json'])
+    if rc != 0:
+        raise ProjectError('Compose cannot read the project in %s: %s' % (project_dir, err.strip()))
+    config = json.loads(out)
+    services = dict((name, service.get('image', '')) for name, service in (config.get('services') or {}).items())
+    state = dict(files=digests, project=config.get('name', ''), services=services)
     ensure_file(os.path.join(project_dir, STATE_FILE), json.dumps(state, indent=1, sort_keys=True) + '\n', '0600', secret=True)
 
 
 def pending_files(state, digests):
     """Paths whose content differs from what the project last ran with (changed now, or in a run that failed later)."""
-    return sorted(path for path, value in digests.items() if state.get(path) != value)
+    recorded = state.get('files') or {}
+    return sorted(path for path, value in digests.items() if recorded.get(path) != value)
 
 
 def _inspect_lines(run_command, argv):
@@ -315,24 +324,23 @@ CONTAINER_FORMAT = ('{{index .Config.Labels "com.docker.compose.service"}}|{{.St
                     '{{if .State.Health}}{{.State.Health.Status}}{{end}}|{{.Image}}|{{.Config.Image}}')
 
 
-def project_running(run_command, project_dir):
-    """Whether every service of the project runs healthy, on the image its reference names now, with no
-    container too many or missing. Read-only: a few docker CLI calls, much cheaper than `compose up`."""
-    base = ['docker', 'compose', '--project-directory', project_dir]
-    rc, out, dummy = run_command(base + ['config', '--format', 'json'])
-    if rc != 0:
+def project_running(run_command, state):
+    """Whether every service the project last ran with runs healthy, on the image its reference names now,
+    with no container too many or missing. Read-only, and cheap: three docker CLI calls.
+
+    Only meaningful when no file changed since (the caller checks): the state then describes the project.
+    """
+    services = state.get('services') or {}
+    if not services or not state.get('project'):
         return False
-    try:
-        services = json.loads(out).get('services') or {}
-    except ValueError:
-        return False
-    ids = _inspect_lines(run_command, base + ['ps', '--all', '--quiet'])
+    ids = _inspect_lines(run_command, ['docker', 'ps', '--all', '--quiet', '--filter',
+                                       'label=com.docker.compose.project=%s' % state['project']])
     if not ids:
         return False
     rows = _inspect_lines(run_command, ['docker', 'inspect', '--format', CONTAINER_FORMAT] + ids)
     if rows is None or len(rows) != len(services):
         return False
-    refs = sorted(set(service.get('image', '') for service in services.values()))
+    refs = sorted(set(services.values()))
     image_ids = _inspect_lines(run_command, ['docker', 'image', 'inspect', '--format', '{{.Id}}'] + refs)
     if image_ids is None or len(image_ids) != len(refs):
         return False
@@ -340,10 +348,9 @@ def project_running(run_command, project_dir):
     seen = set()
     for row in rows:
         service, status, health, image_id, image_ref = (row.split('|') + [''] * 5)[:5]
-        wanted = services.get(service)
-        if wanted is None or service in seen or status != 'running' or health not in ('healthy', ''):
+        if service not in services or service in seen or status != 'running' or health not in ('healthy', ''):
             return False
-        if image_ref != wanted.get('image') or current.get(image_ref) != image_id:
+        if image_ref != services[service] or current.get(image_ref) != image_id:
             return False
         seen.add(service)
     return seen == set(services)

@@ -359,9 +359,9 @@ from ansible_collections.soulmatting.selfhosted.plugins.module_utils._project_fi
     pending_files,
     project_running,
     read_state,
+    record_state,
     resolve,
     run_in_container,
-    write_state,
 )
 
 
@@ -415,15 +415,16 @@ def main():
     try:
         check_refusals(project_dir, params['refuse_if'])
         digests = converge_files(module, result)
-        pending = pending_files(read_state(project_dir), digests)
+        state = read_state(project_dir)
+        pending = pending_files(state, digests)
         result['pending'] = pending
         if params['phase'] == 'finish':
             # Compose brought the project up with these files: remember them.
             if not module.check_mode:
-                write_state(project_dir, digests)
+                record_state(module.run_command, project_dir, digests)
             run_commands(module, result, pending)
         elif (params['start'] is not False and not result['files'] and not result['networks'] and not pending
-              and project_running(module.run_command, project_dir)):
+              and project_running(module.run_command, state)):
             result['converged'] = True
             run_commands(module, result, pending)
     except (ProjectError, OSError) as exc:
