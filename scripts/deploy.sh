@@ -20,11 +20,12 @@ case "$source" in
     # registry, and point the roles at it, exactly as an air-gapped site would.
     tests/testbed/setup.sh engine
     tests/testbed/setup.sh base
-    tests/testbed/setup.sh images postgres redis seaweedfs
+    images=(postgres redis seaweedfs envoy postgres-meta)
+    tests/testbed/setup.sh images "${images[@]}"
     tests/testbed/setup.sh registry
-    tests/testbed/setup.sh push postgres redis seaweedfs
+    tests/testbed/setup.sh push "${images[@]}"
     # Drop the registry-named tags pushing left behind, so the hosts really pull from the registry.
-    for name in postgres redis seaweedfs; do
+    for name in "${images[@]}"; do
       docker image rm "127.0.0.1:5000/soulmatting-testbed/$name:latest" >/dev/null 2>&1 || true
     done
     args+=(-e @tests/testbed/deploy-vars.yml)

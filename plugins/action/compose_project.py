@@ -19,7 +19,7 @@ from ansible.module_utils.common.text.converters import to_native, to_text
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.soulmatting.selfhosted.plugins.module_utils._project_files import argument_spec
+from ansible_collections.soulmatting.selfhosted.plugins.module_utils._project_files import ProjectError, argument_spec, env_file
 
 try:
     import yaml
@@ -74,6 +74,29 @@ def _plain(value):
     if value is None:
         return None
     return str(to_text(value))
+
+
+def merge(base, change):
+    """BASE with CHANGE merged in: dicts key by key, anything else replaced."""
+    if not isinstance(base, dict) or not isinstance(change, dict):
+        return change
+    merged = dict(base)
+    for key, value in change.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge(base.get(key), value)
+    return merged
+
+
+def apply_overrides(compose, overrides):
+    """Merges each service's changes in; returns the names of services the Compose file does not have."""
+    services = compose.get('services') or {}
+    unknown = sorted(name for name in overrides if name not in services)
+    for name, change in overrides.items():
+        if name in services:
+            services[name] = merge(services[name], change)
+    return unknown
 
 
 def apply_policies(compose, policies):
@@ -166,6 +189,9 @@ class ActionModule(ActionBase):
         if not isinstance(compose, dict) or not isinstance(compose.get('services'), dict):
             raise AnsibleActionFail('The Compose file must be a mapping with a services mapping.')
         compose = _plain(compose)
+        unknown = apply_overrides(compose, _plain(params['service_overrides'] or {}))
+        if unknown:
+            raise AnsibleActionFail('service_overrides names services the Compose file does not have: %s.' % ', '.join(unknown))
         problems = apply_policies(compose, policies)
         if problems:
             raise AnsibleActionFail('Every service needs a healthcheck and resource limits: %s.' % '; '.join(problems))
@@ -176,17 +202,25 @@ class ActionModule(ActionBase):
         known = set(network['name'] for network in networks)
         networks.extend(network for network in params['networks'] if network['name'] not in known)
 
+        secret_files = list(params['secret_files'])
+        for path, variables in sorted((params['secret_env'] or {}).items()):
+            try:
+                content = env_file(_plain(variables or {}))
+            except ProjectError as exc:
+                raise AnsibleActionFail('secret_env %s: %s' % (path, to_native(exc)))
+            secret_files.append(dict(path=path, content=content, mode='0600', owner=None, group=None, restart=[]))
+
         commands = []
         for item in params['exec']:
             if item['service'] not in containers:
                 raise AnsibleActionFail('exec names a service the Compose file does not have: %s.' % item['service'])
             commands.append(dict(item, container=item['container'] or containers[item['service']]))
-        unknown = set(service for item in params['files'] + params['secret_files'] for service in item['restart']) - set(containers)
+        unknown = set(service for item in params['files'] + secret_files for service in item['restart']) - set(containers)
         if unknown:
             raise AnsibleActionFail('restart names services the Compose file does not have: %s.' % ', '.join(sorted(unknown)))
 
         module_args = dict(project_dir=params['project_dir'], compose=compose_text, directories=params['directories'],
-                           files=params['files'], secret_files=params['secret_files'], networks=networks,
+                           files=params['files'], secret_files=secret_files, networks=networks,
                            refuse_if=params['refuse_if'], exec=commands if policies['start'] else [], start=policies['start'])
         prepared = self._module(MODULE, dict(module_args, phase='prepare'), task_vars)
         result.update(files=prepared['files'], networks=prepared['networks'], exec=prepared['exec'], actions=[], restarted=[])
@@ -217,7 +251,7 @@ class ActionModule(ActionBase):
 
         # Services that read a file only at start and were not (re)created just now.
         to_restart = set()
-        for item in params['files'] + params['secret_files']:
+        for item in params['files'] + secret_files:
             if item['path'] in prepared['pending']:
                 to_restart.update(item['restart'])
         to_restart -= services_acted_on(up.get('actions'), containers)

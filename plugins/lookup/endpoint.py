@@ -10,7 +10,8 @@ name: endpoint
 short_description: Where a role reaches a service of the stack that another role provides
 version_added: 0.2.0
 description:
-  - Returns how the current host reaches a part of the stack (V(postgres), V(redis), V(object_store)) - from the same
+  - Returns how the current host reaches a part of the stack (V(postgres), V(redis), V(object_store), V(supabase), the
+    API gateway) - from the same
     inventory host by container name on the shared Docker network, from another host by the address and port the
     provider publishes - with the service users and the names of the secrets to use
     (read their values with the P(soulmatting.selfhosted.secret#lookup) lookup).
@@ -31,7 +32,7 @@ notes:
     C(network) (the Docker network to join, from the same host; null otherwise), C(url) (C(scheme://host:port)), and
     C(secrets) (names of the secrets, by use). The rest is the provider's own description: C(container),
     C(container_port), C(published), C(address), C(port) and, by part, C(database) and C(users) (postgres),
-    C(region), C(access_key) and C(engine) (object_store)."
+    C(region), C(access_key) and C(engine) (object_store), C(gateway), C(public_url) and C(storage_bucket) (supabase)."
   - A provider whose listen address depends on its facts (such as its private address) needs them; a run that did not
     reach the provider can gather them with M(ansible.builtin.setup), C(delegate_to) the provider and
     C(delegate_facts=true).

@@ -56,6 +56,8 @@ def argument_spec():
         )),
         files=dict(type='list', elements='dict', default=[], options=_file_spec(secret=False)),
         secret_files=dict(type='list', elements='dict', default=[], no_log=False, options=_file_spec(secret=True)),
+        secret_env=dict(type='dict', default={}, no_log=True),
+        service_overrides=dict(type='dict', default={}),
         networks=dict(type='list', elements='dict', default=[], options=dict(
             name=dict(type='str', required=True),
             internal=dict(type='bool', default=False),
@@ -354,3 +356,14 @@ def project_running(run_command, state):
             return False
         seen.add(service)
     return seen == set(services)
+
+
+def env_file(variables):
+    """The content of a Compose env_file holding VARIABLES, each value single-quoted (taken literally)."""
+    lines = []
+    for name in sorted(variables):
+        value = '' if variables[name] is None else str(variables[name])
+        if "'" in value or '\n' in value:
+            raise ProjectError('The value of %s holds a quote or a line break, which an env file cannot carry literally.' % name)
+        lines.append("%s='%s'" % (name, value))
+    return '# Managed by Ansible (soulmatting.selfhosted.compose_project): secret, never shown.\n' + '\n'.join(lines) + '\n'

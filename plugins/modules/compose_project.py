@@ -64,6 +64,14 @@ options:
       - Networks declared C(external) with a C(name) are created when missing.
     type: str
     required: true
+  service_overrides:
+    description:
+      - Changes to the Compose file's services, by service name, merged into them (dicts merged key by key, a null
+        value removing the key, anything else replaced) before the policies are added - for special cases such as
+        another command or an extra variable.
+      - Naming a service the Compose file does not have is an error.
+    type: dict
+    default: {}
   directories:
     description: Directories to create, or whose mode and owner to keep.
     type: list
@@ -146,6 +154,15 @@ options:
         type: list
         elements: str
         default: []
+  secret_env:
+    description:
+      - Env files for the Compose file's C(env_file) entries, by path (relative to O(project_dir) or absolute), each a
+        dict of variables. They are written as secret files (mode C(0600), owned by the task's user), one
+        C(NAME='value') line per variable, the values taken literally; a value holding a single quote or a line
+        break is refused.
+      - A changed env file makes Compose recreate the services that read it.
+    type: dict
+    default: {}
   networks:
     description:
       - More external networks to create when missing, besides those the Compose file declares.

@@ -24,6 +24,7 @@ PROVIDERS = {
     'postgres': 'postgres',
     'redis': 'redis',
     'object_store': 'minio',
+    'supabase': 'supabase',
 }
 COMMON_ROLE = 'selfhosted'
 REQUIRED_KEYS = ('container', 'container_port', 'network', 'published', 'address', 'port')

@@ -51,3 +51,18 @@ def test_plain_turns_tagged_values_into_yaml_safe_ones():
     assert action._plain({Tagged("k"): [Tagged("v"), True, 3, 1.5, None]}) == {"k": ["v", True, 3, 1.5, None]}
     plain = action._plain(Tagged("v"))
     assert plain == "v" and not isinstance(plain, Tagged)
+
+
+def test_overrides_merge_into_services_and_unknown_ones_are_named():
+    compose = {"services": {"app": service(environment={"A": "1", "B": "2"}, command=["run"])}}
+    unknown = action.apply_overrides(compose, {"app": {"environment": {"B": "3"}, "command": ["other"]}, "ghost": {}})
+    assert unknown == ["ghost"]
+    app = compose["services"]["app"]
+    assert app["environment"] == {"A": "1", "B": "3"} and app["command"] == ["other"]
+    assert app["healthcheck"] == {"test": ["CMD", "true"]}
+
+
+def test_a_null_override_removes_the_key():
+    compose = {"services": {"app": service(command=["run"])}}
+    action.apply_overrides(compose, {"app": {"command": None}})
+    assert "command" not in compose["services"]["app"]

@@ -136,3 +136,10 @@ def test_commands_get_their_environment_off_the_command_line():
 def test_a_failing_command_says_where():
     with pytest.raises(pf.ProjectError, match=r"x\.sh in c1 failed \(exit 3\): boom"):
         pf.run_in_container(lambda argv, environ_update=None: (3, "", "boom"), "c1", ["x.sh"])
+
+
+def test_env_files_take_values_literally():
+    content = pf.env_file({"B": "x$y z", "A": '{"k": "v"}', "EMPTY": None})
+    assert content.splitlines()[1:] == ["A='{\"k\": \"v\"}'", "B='x$y z'", "EMPTY=''"]
+    with pytest.raises(pf.ProjectError, match="B holds a quote"):
+        pf.env_file({"B": "it's"})
