@@ -41,6 +41,9 @@ LEGACY_KEYS = (('anon_key', 'anon'), ('service_role_key', 'service_role'))
 ASYMMETRIC_KEYS = (('anon_key_asymmetric', 'anon'), ('service_role_key_asymmetric', 'service_role'))
 OPAQUE_KEYS = (('publishable_key', 'sb_publishable_'), ('secret_key', 'sb_secret_'))
 ASYMMETRIC_FIELDS = ('jwt_keys', 'jwks') + tuple(n for n, dummy in ASYMMETRIC_KEYS) + tuple(n for n, dummy in OPAQUE_KEYS)
+# Public keys of earlier key pairs, kept in the key set until their grace period ends (not secret, but
+# part of the asymmetric material).
+RETIRED_FIELD = 'retired_keys'
 SECRET_FIELDS = ('jwt_secret',) + tuple(n for n, dummy in LEGACY_KEYS) + ASYMMETRIC_FIELDS
 
 # Upstream's self-hosting scripts checksum opaque keys with this fixed project reference.
@@ -224,11 +227,16 @@ def build_jwt_keys(ec_jwk, kid, secret):
     return [private, oct_jwk(secret)]
 
 
-def build_jwks(ec_jwk, kid, secret):
-    """JWT_JWKS for PostgREST, Realtime and Storage: the public EC JWK plus the oct key."""
-    public = {'kty': 'EC', 'kid': kid, 'use': 'sig', 'key_ops': ['verify'], 'alg': 'ES256', 'ext': True,
-              'crv': 'P-256', 'x': ec_jwk['x'], 'y': ec_jwk['y']}
-    return {'keys': [public, oct_jwk(secret)]}
+def public_jwk(ec_jwk, kid):
+    """The public half of an EC JWK, as a key set lists it."""
+    return {'kty': 'EC', 'kid': kid, 'use': 'sig', 'key_ops': ['verify'], 'alg': 'ES256', 'ext': True,
+            'crv': 'P-256', 'x': ec_jwk['x'], 'y': ec_jwk['y']}
+
+
+def build_jwks(ec_jwk, kid, secret, retired=()):
+    """JWT_JWKS for PostgREST, Realtime and Storage: the public EC JWK, the public keys still in their grace
+    period after a rotation (tokens they signed keep verifying), and the oct key."""
+    return {'keys': [public_jwk(ec_jwk, kid)] + [entry['jwk'] for entry in retired] + [oct_jwk(secret)]}
 
 
 def parse_jwt_keys(jwt_keys):
@@ -269,6 +277,8 @@ def check_opaque_key(key, prefix):
 
 
 def validate_options(options):
+    if options.get('grace_days', 0) < 0:
+        raise SupabaseKeysError('grace_days cannot be negative.')
     if options['ttl_days'] < 1:
         raise SupabaseKeysError('ttl_days must be at least 1.')
     if options['renew_days'] < 0:
@@ -352,10 +362,29 @@ def _describe_stored_hs256(stored, secret, role, issuer):
     return 'stored key %s' % problem if problem else 'another key, valid until %s' % format_time(exp)
 
 
+def _retired_keys(plan, current, options, now, replaced):
+    """The public keys of earlier key pairs still in their grace period: those stored whose time has not come,
+    plus REPLACED (the pair a rotation just retired, as (ec_jwk, kid)) when grace_days is above 0."""
+    stored = current.get('retired_keys') or []
+    kept = [entry for entry in stored if isinstance(entry, dict) and entry.get('retire_at', 0) > now and 'jwk' in entry]
+    if replaced is not None and options.get('grace_days', 0) > 0:
+        ec_jwk, kid = replaced
+        kept.append({'jwk': public_jwk(ec_jwk, kid), 'retire_at': int(now) + options['grace_days'] * DAY})
+    if kept != stored:
+        plan.before['retired_keys'] = ', '.join('kid %s until %s' % (e['jwk'].get('kid'), format_time(e['retire_at']))
+                                                for e in stored if isinstance(e, dict) and 'jwk' in e) or 'none'
+        plan.after['retired_keys'] = ', '.join('kid %s until %s' % (e['jwk'].get('kid'), format_time(e['retire_at']))
+                                               for e in kept) or 'none'
+    if kept:
+        plan.state['retired_keys'] = kept
+    return kept
+
+
 def _asymmetric_keys(plan, current, options, secret, now):
     iat = int(now)
-    force = options['force']
+    force = options['force'] or options.get('rotate_signing_key', False)
     ec_jwk = kid = private_key = None
+    replaced = None
     before_label = 'absent'
     if current.get('jwt_keys') is not None and not force:
         try:
@@ -364,11 +393,17 @@ def _asymmetric_keys(plan, current, options, secret, now):
             before_label = 'stored key set unusable (%s)' % exc
     elif current.get('jwt_keys') is not None:
         before_label = 'stored key set (forced rotation)'
+        try:
+            old_jwk, old_kid, dummy = parse_jwt_keys(current['jwt_keys'])
+            replaced = (old_jwk, old_kid)
+        except ValueError:
+            replaced = None
     new_pair = private_key is None
     if new_pair:
         ec_jwk, kid = generate_ec_jwk(), str(uuid.uuid4())
         private_key = ec_key_from_jwk(dict(ec_jwk, kty='EC'))
     plan.kid = kid
+    retired = _retired_keys(plan, current, options, now, replaced)
 
     jwt_keys = build_jwt_keys(ec_jwk, kid, secret)
     if new_pair:
@@ -380,7 +415,7 @@ def _asymmetric_keys(plan, current, options, secret, now):
         plan.state['jwt_keys'] = jwt_keys
         plan.before['jwt_keys'] = 'EC P-256 key pair, kid %s, out-of-date symmetric key' % kid
         plan.after['jwt_keys'] = 'EC P-256 key pair, kid %s' % kid
-    jwks = build_jwks(ec_jwk, kid, secret)
+    jwks = build_jwks(ec_jwk, kid, secret, retired)
     if jwks == current.get('jwks'):
         plan.keep('jwks', jwks, 'public key set, kid %s' % kid)
     else:
@@ -410,7 +445,9 @@ def _asymmetric_keys(plan, current, options, secret, now):
 
     for name, prefix in OPAQUE_KEYS:
         stored = current.get(name)
-        if stored is not None and not force and check_opaque_key(stored, prefix):
+        # The opaque keys name roles, not key pairs: a new signing key alone keeps them (the gateway maps
+        # them to the new JWTs).
+        if stored is not None and not options['force'] and check_opaque_key(stored, prefix):
             plan.keep(name, stored, 'present')
             continue
         if stored is None:
@@ -423,7 +460,8 @@ def _asymmetric_keys(plan, current, options, secret, now):
 def plan_keys(current, options, now):
     """Decide the stored state from what the file holds (current, a dict) and the module options.
 
-    options holds jwt_secret, issuer, ttl_days, renew_days, asymmetric, force, anon_key, service_role_key.
+    options holds jwt_secret, issuer, ttl_days, renew_days, asymmetric, force, rotate_signing_key, grace_days,
+    anon_key, service_role_key.
     Raises SupabaseKeysError before anything is decided when an input is unusable.
     """
     validate_options(options)
@@ -454,7 +492,7 @@ def plan_keys(current, options, now):
     if options['asymmetric']:
         _asymmetric_keys(plan, current, options, secret, now)
     else:
-        leftovers = [name for name in ASYMMETRIC_FIELDS if name in current]
+        leftovers = [name for name in ASYMMETRIC_FIELDS + (RETIRED_FIELD,) if name in current]
         if leftovers and secret_changed:
             # Their oct key still carries the old secret: stale material is worse than none.
             for name in leftovers:
@@ -467,6 +505,6 @@ def plan_keys(current, options, now):
                 plan.state[name] = current[name]
     # Whatever else someone keeps in the file stays there.
     for name, value in current.items():
-        if name not in SECRET_FIELDS:
+        if name not in SECRET_FIELDS and name != RETIRED_FIELD:
             plan.state[name] = value
     return plan

@@ -82,6 +82,20 @@ options:
       - A file that cannot be parsed is overwritten only with O(force=true).
     type: bool
     default: false
+  rotate_signing_key:
+    description:
+      - With O(asymmetric=true), replace the EC key pair on purpose (the JWT secret and the legacy keys stay) and mint
+        the ES256 keys again; the opaque keys stay, as they name roles, not key pairs.
+      - The replaced pair's public key stays in RV(jwks) for O(grace_days), so tokens it signed keep verifying.
+    type: bool
+    default: false
+  grace_days:
+    description:
+      - How long the public key of a key pair replaced by O(rotate_signing_key) or O(force) stays in RV(jwks), so that
+        sessions signed before the rotation stay valid until then. V(0) drops it at once.
+      - Every run drops the retired keys whose time has come.
+    type: int
+    default: 0
   anon_key:
     description:
       - An existing legacy V(anon) key to keep, for example from Ansible Vault.
@@ -207,6 +221,11 @@ kid:
   returned: when O(asymmetric=true)
   type: str
   sample: 3f0c2a8e-6a0b-4f57-9d8c-2b1f0e6f7a11
+retired:
+  description: The key IDs of earlier key pairs still in RV(jwks), with the time each leaves it (ISO 8601 UTC).
+  returned: when O(asymmetric=true)
+  type: dict
+  sample: {"0b5e8f3c-2d41-4a5e-9b0e-5c3e1f2a7d90": "2026-12-01T10:00:00Z"}
 jwt_secret:
   description: The JWT secret (C(JWT_SECRET)).
   returned: when O(return_secrets=true) and O(jwt_secret) was not given
@@ -266,6 +285,7 @@ from ansible_collections.soulmatting.selfhosted.plugins.module_utils._supabase_k
     JWT_IMPORT_ERROR,
     SECRET_FIELDS,
     SupabaseKeysError,
+    format_time,
     plan_keys,
 )
 
@@ -367,6 +387,8 @@ def main():
             renew_days=dict(type='int', default=30),
             asymmetric=dict(type='bool', default=False),
             force=dict(type='bool', default=False),
+            rotate_signing_key=dict(type='bool', default=False),
+            grace_days=dict(type='int', default=0),
             anon_key=dict(type='str', no_log=True),
             service_role_key=dict(type='str', no_log=True),
             return_secrets=dict(type='bool', default=False, no_log=False),
@@ -411,6 +433,8 @@ def main():
     )
     if plan.kid:
         result['kid'] = plan.kid
+        result['retired'] = dict((entry['jwk'].get('kid'), format_time(entry['retire_at']))
+                                 for entry in plan.state.get('retired_keys', []))
     if module._diff:
         before = dict(plan.before, file=describe_file(before_file))
         owner = wanted_owner() or (os.geteuid(), before_file['gid'] if before_file else os.getegid())

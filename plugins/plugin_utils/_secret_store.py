@@ -134,3 +134,38 @@ def _create(directory, name, path):
                 _write_new(directory, name, generate(name))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def replace(directory, name, value=None):
+    """Puts VALUE (or a newly generated one) in place of secret NAME; returns whether it changed.
+
+    The file is replaced atomically under the store's lock, so concurrent readers see the old or the new
+    value, never a half-written one.
+    """
+    describe(name)
+    if value is not None and (not value or '\n' in value):
+        raise SecretStoreError('The new value of %s is empty or spans lines.' % name)
+    directory = os.path.abspath(os.path.expanduser(directory))
+    _ensure_directory(directory)
+    path = os.path.join(directory, name)
+    with open(os.path.join(directory, LOCK), 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            old = _read(path) if os.path.isfile(path) else None
+            new = generate(name) if value is None else value
+            if new == old:
+                return False
+            fd, tmp_path = tempfile.mkstemp(prefix='.%s.' % name, dir=directory)
+            try:
+                with os.fdopen(fd, 'w') as handle:
+                    handle.write(new + '\n')
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.chmod(tmp_path, 0o600)
+                os.rename(tmp_path, path)
+            finally:
+                if os.path.exists(tmp_path):
+                    os.unlink(tmp_path)
+            return True
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -393,3 +393,45 @@ def test_ec_jwk_round_trip_matches_pyjwt():
     assert theirs.private_numbers() == key.private_numbers()
     with pytest.raises(ValueError):
         sk.ec_key_from_jwk(dict(jwk, kty='EC', crv='P-384'))
+
+
+def _options(**extra):
+    options = dict(jwt_secret=None, issuer='supabase', ttl_days=1825, renew_days=30, asymmetric=True, force=False,
+                   rotate_signing_key=False, grace_days=0, anon_key=None, service_role_key=None)
+    options.update(extra)
+    return options
+
+
+def test_a_rotated_signing_key_stays_in_the_key_set_for_its_grace_period():
+    now = 1_800_000_000
+    first = sk.plan_keys(None, _options(), now)
+    old_kid = first.kid
+    old_token = first.state['anon_key_asymmetric']
+    rotated = sk.plan_keys(first.state, _options(rotate_signing_key=True, grace_days=7), now + 10)
+    assert rotated.kid != old_kid
+    kids = [key.get('kid') for key in rotated.state['jwks']['keys']]
+    assert kids[:2] == [rotated.kid, old_kid] and rotated.state['jwks']['keys'][-1]['kty'] == 'oct'
+    # A session the old key signed verifies against the new key set; the secret and legacy keys are kept.
+    old_public = [key for key in rotated.state['jwks']['keys'] if key.get('kid') == old_kid][0]
+    claims = jwt.decode(old_token, jwt.PyJWK(old_public).key, algorithms=['ES256'], options={'verify_iat': False, 'verify_exp': False})
+    assert claims['role'] == 'anon'
+    assert rotated.state['jwt_secret'] == first.state['jwt_secret'] and rotated.state['anon_key'] == first.state['anon_key']
+    assert rotated.state['publishable_key'] == first.state['publishable_key']
+    assert 'd' not in old_public
+    # Within the grace period nothing changes; after it the old key leaves the set.
+    again = sk.plan_keys(rotated.state, _options(), now + 6 * sk.DAY)
+    assert again.state == rotated.state
+    later = sk.plan_keys(rotated.state, _options(), now + 8 * sk.DAY)
+    assert [key.get('kid') for key in later.state['jwks']['keys']] == [rotated.kid, None]
+    assert 'retired_keys' not in later.state
+
+
+def test_without_grace_the_replaced_key_leaves_at_once():
+    first = sk.plan_keys(None, _options(), 1_800_000_000)
+    rotated = sk.plan_keys(first.state, _options(rotate_signing_key=True), 1_800_000_010)
+    assert [key.get('kid') for key in rotated.state['jwks']['keys']] == [rotated.kid, None]
+
+
+def test_negative_grace_is_refused():
+    with pytest.raises(sk.SupabaseKeysError, match='grace_days'):
+        sk.plan_keys(None, _options(grace_days=-1), 1_800_000_000)

@@ -57,3 +57,19 @@ def test_concurrent_callers_agree(tmp_path):
         values = pool.map(_read, [str(tmp_path)] * 32)
     assert len(set(values)) == 1
     assert sorted(p for p in os.listdir(tmp_path) if not p.startswith(".")) == ["supabase_jwt_secret"]
+
+
+def test_replace_puts_a_new_value_in_place(tmp_path):
+    first = store.get(str(tmp_path), "postgres_password")
+    assert store.replace(str(tmp_path), "postgres_password") is True
+    second = store.get(str(tmp_path), "postgres_password")
+    assert second != first and len(second) == 40 and mode(tmp_path / "postgres_password") == 0o600
+    assert store.replace(str(tmp_path), "postgres_password", "a-given-value-of-the-vault-0001") is True
+    assert store.get(str(tmp_path), "postgres_password") == "a-given-value-of-the-vault-0001"
+    assert store.replace(str(tmp_path), "postgres_password", "a-given-value-of-the-vault-0001") is False
+
+
+@pytest.mark.parametrize("value", ["", "two\nlines"])
+def test_replace_refuses_unusable_values(tmp_path, value):
+    with pytest.raises(store.SecretStoreError, match="empty or spans lines"):
+        store.replace(str(tmp_path), "postgres_password", value)
