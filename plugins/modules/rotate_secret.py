@@ -12,7 +12,7 @@ short_description: Give a secret of the stack's store a new value
 version_added: 0.2.0
 description:
   - Puts a new value for one secret in the stack's secret store on the controller (see the
-    P(soulmatting.selfhosted.secret#lookup) lookup): the given O(value), or a new random one generated as the store
+    P(soulmatting.selfhosted.secret#lookup) lookup) - the given O(value), or a new random one generated as the store
     generates that secret.
   - The roles then apply it on their next run, as they apply any changed secret; the rotation playbooks
     (C(playbooks/rotate_jwt.yml), C(playbooks/change_db_password.yml)) run them in the right order.
