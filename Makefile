@@ -38,8 +38,10 @@ sanity: setup-test
 unit: setup-test
 	$(BIN)/pytest tests/unit
 
-# Module integration tests start their own servers (SeaweedFS, PostgreSQL) on loopback.
-modules: setup-test
+# Module integration tests start their own servers (SeaweedFS, PostgreSQL) on loopback; the role
+# rendering tests validate configuration with the test bed's real programs (Envoy), so the engine
+# and its images come first.
+modules: testbed
 	tests/testbed/setup.sh tools
 	$(BIN)/pytest tests/integration
 
