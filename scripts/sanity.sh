@@ -6,7 +6,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 venv=${VENV:-.venv}
-root=build/sanity/ansible_collections/soulmatting/selfhosted
+work=${SANITY_DIR:-build/sanity}   # several checkouts or runs side by side each give their own
+root=$work/ansible_collections/soulmatting/selfhosted
 pyver=$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
 # ansible-test downloads a get-pip bootstrap script; offline, a stand-in that bootstraps pip from
@@ -17,7 +18,7 @@ for name in get_pip_24_2.py get_pip_25_0.py get_pip_25_1.py get_pip_25_2.py; do
   cp scripts/get_pip_offline.py "$cache/$name"
 done
 
-rm -rf build/sanity
+rm -rf "$work"
 mkdir -p "$root"
 git ls-files -z --cached --others --exclude-standard | xargs -0 -r tar -c --ignore-failed-read -f - | tar -x -C "$root"
 cd "$root"
