@@ -98,16 +98,19 @@ def _verify(params):
 
 def s3_client(params):
     """Build a boto3 S3 client speaking path-style plain S3, suitable for MinIO and other S3 servers."""
-    config = Config(
+    options = dict(
         s3={'addressing_style': 'path'},
         signature_version='s3v4',
         retries={'max_attempts': 2, 'mode': 'standard'},
         connect_timeout=10,
         read_timeout=60,
-        # S3-compatible servers differ in their support for the newer default checksums.
-        request_checksum_calculation='when_required',
-        response_checksum_validation='when_required',
     )
+    # S3-compatible servers differ in their support for the checksums botocore 1.36 sends by default.
+    # Older botocore (Debian 12's python3-botocore 1.29) sends them only when required and has no
+    # such setting: passing it there fails.
+    if 'request_checksum_calculation' in getattr(Config, 'OPTION_DEFAULTS', {}):
+        options.update(request_checksum_calculation='when_required', response_checksum_validation='when_required')
+    config = Config(**options)
     return boto3.session.Session().client(
         's3',
         endpoint_url=params.get('endpoint_url') or None,

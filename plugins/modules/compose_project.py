@@ -402,8 +402,10 @@ def converge_files(module, result):
                 result['files'][item['path']] = changes
             if diff:
                 diffs.append(diff)
+    # Check mode on a host whose engine is still to be installed: every network would be created.
+    no_engine = module.check_mode and module.get_bin_path('docker') is None
     for network in params['networks'] if params['start'] is not False else []:
-        if ensure_network(module.run_command, network['name'], network['internal'], module.check_mode):
+        if no_engine or ensure_network(module.run_command, network['name'], network['internal'], module.check_mode):
             result['networks'].append(network['name'])
     if module._diff and diffs:
         result['diff'] = diffs

@@ -398,7 +398,8 @@ main() {
         push) cmd_push "$@" ;;
         all) cmd_engine; cmd_base; cmd_images ;;
         status) cmd_status ;;
-        *) die "usage: $0 engine|tools|base|images [NAME...]|registry|push NAME...|all|status" ;;
+        nspawn) exec "$REPO_ROOT/tests/testbed/nspawn.sh" "$@" ;;
+        *) die "usage: $0 engine|tools|base|images [NAME...]|registry|push NAME...|all|status|nspawn ARGS..." ;;
     esac
 }
 
