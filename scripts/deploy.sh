@@ -20,7 +20,8 @@ case "$source" in
     # registry, and point the roles at it, exactly as an air-gapped site would.
     tests/testbed/setup.sh engine
     tests/testbed/setup.sh base
-    images=(postgres redis seaweedfs envoy postgres-meta pgbackrest)
+    images=(postgres redis seaweedfs envoy postgres-meta pgbackrest prometheus alertmanager blackbox-exporter
+            node-exporter postgres-exporter redis-exporter)
     tests/testbed/setup.sh images "${images[@]}"
     tests/testbed/setup.sh registry
     tests/testbed/setup.sh push "${images[@]}"

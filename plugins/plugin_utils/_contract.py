@@ -25,6 +25,7 @@ PROVIDERS = {
     'redis': 'redis',
     'object_store': 'minio',
     'supabase': 'supabase',
+    'monitoring': 'monitoring',
 }
 COMMON_ROLE = 'selfhosted'
 REQUIRED_KEYS = ('container', 'container_port', 'network', 'published', 'address', 'port')
