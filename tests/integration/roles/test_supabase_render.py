@@ -231,3 +231,19 @@ def test_secrets_live_only_in_secret_files(render):
         assert value not in compose_file
     for path in [project / "gateway" / "kong.yml"] + sorted((project / "env").iterdir()):
         assert path.stat().st_mode & 0o077 == 0, path
+
+
+def hops_in(gateway_dir):
+    config = yaml.safe_load((gateway_dir / "envoy.yaml").read_text())
+    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    return manager["xff_num_trusted_hops"]
+
+
+def test_the_gateway_trusts_forwarded_headers_only_behind_the_proxy(render):
+    # This inventory has no proxy group: the gateway is the edge and takes the scheme from the connection.
+    assert hops_in(render() / "gateway") == 0
+    assert "KONG_TRUSTED_IPS" not in resolved(render(supabase_gateway="kong"))["services"]["gateway"]["environment"]
+    # Behind the proxy (as the default is where the inventory has one), its X-Forwarded-* are kept.
+    assert hops_in(render(supabase_gateway_trusted_hops=1) / "gateway") == 1
+    kong = resolved(render(supabase_gateway="kong", supabase_gateway_trusted_hops=1))["services"]["gateway"]["environment"]
+    assert kong["KONG_TRUSTED_IPS"] == "0.0.0.0/0,::/0" and kong["KONG_REAL_IP_HEADER"] == "X-Forwarded-For"
