@@ -10,7 +10,7 @@ export PYTHON := $(CURDIR)/$(BIN)/python
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Molecule scenarios in the order they build on each other.
 # `systemd` boots Debian 12 hosts with systemd-nspawn (root, network namespaces; tests/testbed/nspawn.sh).
-SCENARIOS ?= docker postgres redis minio default contract supabase monitoring backup systemd
+SCENARIOS ?= docker postgres redis minio default contract supabase traefik caddy monitoring backup systemd
 # Where images come from for `make deploy`: `testbed` builds them from tests/images and serves them
 # from a local registry (the air-gapped route); `upstream` pulls the pinned upstream images.
 IMAGES ?= testbed

@@ -21,7 +21,7 @@ case "$source" in
     tests/testbed/setup.sh engine
     tests/testbed/setup.sh base
     images=(postgres redis seaweedfs envoy postgres-meta pgbackrest prometheus alertmanager blackbox-exporter
-            node-exporter postgres-exporter redis-exporter)
+            node-exporter postgres-exporter redis-exporter traefik)
     tests/testbed/setup.sh images "${images[@]}"
     tests/testbed/setup.sh registry
     tests/testbed/setup.sh push "${images[@]}"
