@@ -40,7 +40,7 @@ all:
       ansible_python_interpreter: {python}
     app1: {{ansible_host: 10.0.0.21, supabase_gateway_listen_address: 10.0.0.21}}
     store1: {{ansible_host: 10.0.0.31, minio_listen_address: 10.0.0.31, minio_engine: minio, minio_console_port: 9101}}
-    mon1: {{ansible_host: 10.0.0.41}}
+    mon1: {{ansible_host: 10.0.0.41, monitoring_listen_address: 10.0.0.41}}
   children:
     supabase: {{hosts: {{app1: }}}}
     object_store: {{hosts: {{store1: }}}}
@@ -188,6 +188,10 @@ class Proxy:
                                     SPREAD.replace("supabase_gateway_listen_address: 10.0.0.21",
                                                    "supabase_gateway_listen_address: 127.0.0.1"))
         assert "supabase" in output
+        # The same for Grafana, found through the monitoring role's endpoint.
+        output = self.check_refused(tmp_path / "grafana", {}, ["listens on 127.0.0.1 only"],
+                                    SPREAD.replace("monitoring_listen_address: 10.0.0.41", "monitoring_listen_address: 127.0.0.1"))
+        assert "monitoring" in output
 
     def check_orphan_route(self, tmp_path):
         """Grafana named with no monitoring host: the run says so and leaves the route off; returns the project."""
