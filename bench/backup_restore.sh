@@ -92,13 +92,8 @@ backup_mirror: none
 backup_scheduler: none
 YAML
 cat >"$scratch/deploy.yml" <<YAML
-- name: The data layer
+- name: The data layer and the backups
   ansible.builtin.import_playbook: $here/playbooks/site.yml
-- name: Backups
-  hosts: backup
-  gather_facts: false
-  roles:
-    - role: soulmatting.selfhosted.backup
 YAML
 
 teardown

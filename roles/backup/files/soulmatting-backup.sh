@@ -469,7 +469,10 @@ drill() {
         [ -n "$db" ] || die "no dump set in the repository"
         docker exec "$RCLONE_CONTAINER" rclone cat "repo:dumps/$db/COMPLETE" >/dev/null || die "the newest dump set $db is incomplete"
         while read -r dump; do
-            docker exec "$RCLONE_CONTAINER" rclone cat "repo:dumps/$db/$dump.dump" | docker exec -i "$name" pg_restore --list >/dev/null ||
+            # pg_restore --list stops after the table of contents: the rest is drained, so that a large dump's
+            # download ends normally instead of on a broken pipe.
+            docker exec "$RCLONE_CONTAINER" rclone cat "repo:dumps/$db/$dump.dump" |
+                docker exec -i "$name" sh -c 'pg_restore --list >/dev/null && cat >/dev/null' ||
                 die "the dump dumps/$db/$dump.dump does not read"
         done < <(docker exec "$RCLONE_CONTAINER" rclone cat "repo:dumps/$db/COMPLETE")
         log "drill: dump set $db reads"
