@@ -46,8 +46,13 @@ modules: testbed
 	tests/testbed/setup.sh tools
 	$(BIN)/pytest tests/integration
 
+# Molecule keeps a scenario's state between runs (under ~/.ansible/tmp) and skips `prepare` when an
+# earlier run of the same checkout path got that far; every run here starts from a fresh state.
 molecule: testbed
-	for scenario in $(SCENARIOS); do $(BIN)/molecule test -s $$scenario; done
+	for scenario in $(SCENARIOS); do \
+	  rm -f "$$HOME"/.ansible/tmp/molecule.*."$$scenario"/state.yml; \
+	  $(BIN)/molecule test -s $$scenario; \
+	done
 
 integration: modules molecule
 
