@@ -13,6 +13,8 @@
 #   stop     shuts NAME down in order (stop + start is the host's reboot; its disk is kept)
 #   destroy  stops NAME and removes its disk and namespace; down does it for every host, then the network
 set -euo pipefail
+# shellcheck source=tests/testbed/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 readonly SUITE="bookworm"
 readonly TESTBED_DIR="/var/lib/soulmatting-testbed"
@@ -64,28 +66,6 @@ install_packages() {
     apt-get install -y -q "${missing[@]}" >/dev/null
 }
 
-# The machine's Debian mirror for a suite (first URI of the stanza serving it), as tests/testbed/setup.sh does.
-apt_mirror() {
-    local suite="$1" default="$2" found="" f
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] || continue
-        found="$(awk -v suite="$suite" '
-            BEGIN { RS = ""; FS = "\n" }
-            {
-                uris = ""; ok = 0
-                for (i = 1; i <= NF; i++) {
-                    if ($i ~ /^URIs:/) { split(substr($i, 6), u, " "); uris = u[1] }
-                    if ($i ~ /^Suites:/) { n = split(substr($i, 8), s, " "); for (j = 1; j <= n; j++) if (s[j] == suite) ok = 1 }
-                }
-                if (ok && uris != "") { print uris; exit }
-            }' "$f")"
-        [ -z "$found" ] || break
-    done
-    if [ -z "$found" ] && [ -f /etc/apt/sources.list ]; then
-        found="$(awk -v suite="$suite" '$1 == "deb" && $3 == suite { print $2; exit }' /etc/apt/sources.list)"
-    fi
-    echo "${found:-$default}"
-}
 
 # ----------------------------------------------------------------------------------------------- build
 

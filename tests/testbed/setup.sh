@@ -9,6 +9,8 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 readonly REPO_ROOT
+# shellcheck source=tests/testbed/lib.sh
+. "$REPO_ROOT/tests/testbed/lib.sh"
 readonly IMAGES_DIR="${REPO_ROOT}/tests/images"
 readonly PREFIX="soulmatting-testbed"
 readonly BASE_IMAGE="${PREFIX}/debian:bookworm"
@@ -147,29 +149,6 @@ cmd_engine() {
 
 # ------------------------------------------------------------------------------------------------ base
 
-# The machine's Debian mirrors (first URI of the stanza serving each suite), so the image uses the same.
-apt_mirror() {
-    local suite="$1" default="$2" found=""
-    local f
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] || continue
-        found="$(awk -v suite="$suite" '
-            BEGIN { RS = ""; FS = "\n" }
-            {
-                uris = ""; ok = 0
-                for (i = 1; i <= NF; i++) {
-                    if ($i ~ /^URIs:/) { split(substr($i, 6), u, " "); uris = u[1] }
-                    if ($i ~ /^Suites:/) { n = split(substr($i, 8), s, " "); for (j = 1; j <= n; j++) if (s[j] == suite) ok = 1 }
-                }
-                if (ok && uris != "") { print uris; exit }
-            }' "$f")"
-        [ -z "$found" ] || break
-    done
-    if [ -z "$found" ] && [ -f /etc/apt/sources.list ]; then
-        found="$(awk -v suite="$suite" '$1 == "deb" && $3 == suite { print $2; exit }' /etc/apt/sources.list)"
-    fi
-    echo "${found:-$default}"
-}
 
 # Runs inside the fresh root file system: apt sources, a small footprint, and the host's extra CAs
 # (the builds reach the package registries the way this machine does, through the same TLS trust).
