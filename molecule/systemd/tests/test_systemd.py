@@ -19,7 +19,8 @@ import pytest
 SCRATCH = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
 RECORD = os.path.join(SCRATCH, "systemd-side-effect.json")
 HOST1_ADDRESS = "10.213.0.11"
-CONTAINERS = ["msysd-postgres", "msysd-redis", "msysd-minio"]
+CONTAINERS = ["msysd-postgres", "msysd-redis", "msysd-minio", "msysd-gateway", "msysd-meta", "msysd-prometheus",
+              "msysd-alertmanager", "msysd-node-exporter", "msysd-backup-pgbackrest", "msysd-traefik"]
 PLUGIN = "/usr/local/lib/docker/cli-plugins/docker-compose"
 
 
@@ -47,7 +48,7 @@ def healthy(h1):
     """Waits (bounded) until every service on host1 is healthy again after the reboot."""
     deadline = time.monotonic() + 180
     while True:
-        states = h1.run("docker inspect -f '{{.State.Health.Status}}' %s %s %s", *CONTAINERS)
+        states = h1.run("docker inspect -f '{{.State.Health.Status}}' " + " ".join(["%s"] * len(CONTAINERS)), *CONTAINERS)
         if states.rc == 0 and states.stdout.split() == ["healthy"] * len(CONTAINERS):
             return True
         if time.monotonic() > deadline:
@@ -166,10 +167,16 @@ def test_object_store_kept_its_bucket(h1, healthy):
 
 # ------------------------------------------------------------------------------------------- the ports
 
-@pytest.mark.parametrize("port", [5432, 6379, 9000, 9001])
+# The data layer, the gateway, Prometheus and Alertmanager: published on the host's loopback only.
+@pytest.mark.parametrize("port", [5432, 6379, 9000, 9001, 8000, 9090, 9093])
 def test_data_ports_are_closed_from_the_test_machine(healthy, port):
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((HOST1_ADDRESS, port), timeout=5).close()
+
+
+@pytest.mark.parametrize("port", [80, 443])
+def test_the_public_door_is_published_on_purpose(healthy, port):
+    socket.create_connection((HOST1_ADDRESS, port), timeout=5).close()
 
 
 def test_the_port_check_can_connect():
@@ -195,7 +202,8 @@ def test_check_mode_completed_on_the_fresh_host():
     # Every play of the site ran on host2 and predicted the first deployment's changes.
     assert (unreachable, failed) == (0, 0) and ok > 0 and changed > 0, recap.group(0)
     assert "Would install from the distribution: docker.io" in text
-    for play in ("Docker Engine", "PostgreSQL", "Redis", "Object store"):
+    for play in ("Docker Engine", "PostgreSQL", "Redis", "Object store", "Supabase services", "Exporters and log shipper",
+                 "Monitoring", "Public door", "Backups"):
         assert "PLAY [%s]" % play in text, play
 
 
@@ -214,3 +222,12 @@ def test_check_mode_created_nothing(h2):
         "-not -path '/home/deploy/.ansible*' -not -path /home/deploy -not -path '/root/.ansible*' -not -path /root "
         "-not -path /run -not -path /tmp -not -path '/tmp/*' -not -path /var/tmp -not -path '/var/tmp/*' -print")
     assert changed.split() == [], changed
+
+
+# ------------------------------------------------------------------------------- backups under systemd
+
+@pytest.mark.parametrize("job", ["full", "diff", "incr", "dump", "config", "mirror", "drill", "status"])
+def test_the_backup_timers_came_back_with_the_host(h1, healthy, job):
+    timer = "msysd-backup-%s.timer" % job
+    assert h1.run("systemctl is-enabled %s", timer).stdout.strip() == "enabled", timer
+    assert h1.run("systemctl is-active %s", timer).stdout.strip() == "active", timer
