@@ -26,8 +26,9 @@ readonly REGISTRY_PIDFILE="${STATE_DIR}/registry.pid"
 readonly PLUGIN_DIR="/usr/local/lib/docker/cli-plugins"
 readonly ENGINE_PACKAGES=(docker.io debootstrap docker-registry ca-certificates curl)
 # What the sanity and module tests run on the machine itself: shellcheck for ansible-test, a
-# PostgreSQL server and client for the supabase_keys flow and the Molecule checks.
-readonly TOOL_PACKAGES=(shellcheck postgresql postgresql-client)
+# PostgreSQL server and client for the supabase_keys flow and the Molecule checks, systemd-analyze for
+# the backup units.
+readonly TOOL_PACKAGES=(shellcheck postgresql postgresql-client systemd)
 PYTHON="${PYTHON:-python3}"
 
 export DEBIAN_FRONTEND=noninteractive

@@ -155,7 +155,6 @@ def test_the_database_archives_its_wal_only_with_backups(render):
     assert [item for item in with_backups if item not in archive and item != "-c"] == [item for item in without if item != "-c"]
 
 
-@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed here")
 def test_systemd_accepts_the_units(render):
     base = render()
     units = sorted(str(base / "systemd" / name) for name in os.listdir(base / "systemd"))
