@@ -2,8 +2,11 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+
+import yaml
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 COLLECTIONS_ROOT = os.path.join(REPO_ROOT, ".cache", "collections")
@@ -36,3 +39,16 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, verbosity=0
     if verbosity:
         cmd.append("-" + "v" * verbosity)
     return subprocess.run(cmd, env=ansible_env(**(env or {})), capture_output=True, text=True, check=False)
+
+
+def compose(project_dir, *args):
+    """Runs `docker compose` on a rendered project directory."""
+    return subprocess.run([shutil.which("docker"), "compose", "--project-directory", str(project_dir)] + list(args),
+                          capture_output=True, text=True, check=False)
+
+
+def resolved(project_dir):
+    """The project as Compose v2 resolves it, after `docker compose config --quiet` accepted it."""
+    checked = compose(project_dir, "config", "--quiet")
+    assert checked.returncode == 0, checked.stderr
+    return yaml.safe_load(compose(project_dir, "config", "--format", "json").stdout)

@@ -9,14 +9,12 @@ contacted, the contract reads their variables only).
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
-import yaml
 
-from playbook_runner import ansible_env
+from playbook_runner import ansible_env, resolved
 
 ALL_IN_ONE = """
 all:
@@ -199,15 +197,3 @@ class Proxy:
         assert proc.returncode == 0, proc.stdout[-3000:]
         assert "grafana (grafana.example.org: group monitoring)" in proc.stdout
         return proc, project
-
-
-def compose(project_dir, *args):
-    return subprocess.run([shutil.which("docker"), "compose", "--project-directory", str(project_dir)] + list(args),
-                          capture_output=True, text=True, check=False)
-
-
-def resolved(project_dir):
-    """The project as Compose v2 resolves it, after `docker compose config --quiet` accepted it."""
-    checked = compose(project_dir, "config", "--quiet")
-    assert checked.returncode == 0, checked.stderr
-    return yaml.safe_load(compose(project_dir, "config", "--format", "json").stdout)

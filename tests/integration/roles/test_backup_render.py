@@ -8,14 +8,13 @@ backups and restores themselves run for real in molecule/backup.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 import yaml
 
-from playbook_runner import ansible_env
+from playbook_runner import ansible_env, resolved
 
 PLAYBOOK = """
 - name: Render the database and its backups
@@ -64,17 +63,6 @@ def render(tmp_path_factory):
         return base
 
     return run
-
-
-def compose(project_dir, *args):
-    return subprocess.run([shutil.which("docker"), "compose", "--project-directory", str(project_dir)] + list(args),
-                          capture_output=True, text=True, check=False)
-
-
-def resolved(project_dir):
-    checked = compose(project_dir, "config", "--quiet")
-    assert checked.returncode == 0, checked.stderr
-    return yaml.safe_load(compose(project_dir, "config", "--format", "json").stdout)
 
 
 def read(path):

@@ -9,14 +9,13 @@ at the pinned release (tests/data/supabase_upstream_env.yml).
 """
 
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 import yaml
 
-from playbook_runner import ansible_env
+from playbook_runner import ansible_env, resolved
 
 HERE = os.path.dirname(__file__)
 UPSTREAM = yaml.safe_load(open(os.path.join(HERE, "..", "..", "data", "supabase_upstream_env.yml")))
@@ -59,12 +58,6 @@ DEVIATIONS = {
 }
 
 
-def compose(project_dir, *args):
-    docker = shutil.which("docker")
-    return subprocess.run([docker, "compose", "--project-directory", str(project_dir)] + list(args),
-                          capture_output=True, text=True, check=False)
-
-
 @pytest.fixture(scope="module")
 def render(tmp_path_factory):
     """Renders the role with EXTRA variables (cached per combination); returns the project directory."""
@@ -87,12 +80,6 @@ def render(tmp_path_factory):
         return cache[key]
 
     return run
-
-
-def resolved(project_dir):
-    checked = compose(project_dir, "config", "--quiet")
-    assert checked.returncode == 0, checked.stderr
-    return yaml.safe_load(compose(project_dir, "config", "--format", "json").stdout)
 
 
 COMBINATIONS = [
