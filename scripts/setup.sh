@@ -39,4 +39,5 @@ ln -sfn ../../../.. .cache/collections/ansible_collections/soulmatting/selfhoste
 if [ "${GALAXY:-0}" = "1" ]; then
   "$venv/bin/ansible-galaxy" collection install -r requirements.yml -p .cache/collections
 fi
-echo "setup: $profile environment ready ($("$venv/bin/ansible" --version | head -n1))"
+# The version from Python, not `ansible --version | head`: the CLI raises on the pipe head closes.
+echo "setup: $profile environment ready (ansible [core $("$venv/bin/python" -c 'import ansible.release as r; print(r.__version__)')])"
